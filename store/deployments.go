@@ -115,6 +115,10 @@ type DeploymentTransitionParams struct {
 	// Reason (a CamelCase constant, required when the status changes) and
 	// Message go into the event row.
 	Reason, Message string
+	// Reentered restarts the clock of the current status (status_changed_at)
+	// even though the status stays the same: a starting row whose machine
+	// was just updated starts again.
+	Reentered bool
 }
 
 // DeploymentTransition writes a status change, or a change of the messages
@@ -163,10 +167,10 @@ func (s *Store) DeploymentTransition(ctx context.Context, p DeploymentTransition
 			       progress_message = NULLIF($5, ''),
 			       error_message = NULLIF($6, ''),
 			       observed_generation = $7,
-			       status_changed_at = CASE WHEN status <> $4 THEN coalesce($8, now()) ELSE status_changed_at END
+			       status_changed_at = CASE WHEN status <> $4 OR $11 THEN coalesce($8, now()) ELSE status_changed_at END
 			 WHERE id = $1 AND status = $2 AND generation = $3
-			   AND (status, progress_message, error_message, observed_generation)
-			       IS DISTINCT FROM ($4, NULLIF($5, ''), NULLIF($6, ''), $7)
+			   AND ($11 OR (status, progress_message, error_message, observed_generation)
+			       IS DISTINCT FROM ($4, NULLIF($5, ''), NULLIF($6, ''), $7))
 			RETURNING `+deploymentColumns+`
 		), event AS (
 			INSERT INTO deployment_events (deployment_id, created_at, from_status, to_status, reason, message)
@@ -175,7 +179,7 @@ func (s *Store) DeploymentTransition(ctx context.Context, p DeploymentTransition
 		)
 		SELECT * FROM moved`,
 		id, string(p.FromStatus), p.Generation, string(p.ToStatus), p.ProgressMessage, p.ErrorMessage,
-		p.ObservedGeneration, s.clock(), p.Reason, p.Message)
+		p.ObservedGeneration, s.clock(), p.Reason, p.Message, p.Reentered)
 	if err != nil {
 		return nil, fmt.Errorf("transitioning deployment %s: %w", id, translate(err))
 	}
