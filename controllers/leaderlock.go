@@ -119,7 +119,7 @@ func (l *PostgresLeaseLock) Update(ctx context.Context, rec resourcelock.LeaderE
 
 // RecordEvent logs the elector's lease events ("became leader", "stopped leading").
 func (l *PostgresLeaseLock) RecordEvent(s string) {
-	l.Log.Info("Leader election event", "lease", l.Name, "identity", l.Holder, "event", s)
+	l.Log.Info("Leader election event", "event", s)
 }
 
 // Identity is this replica's holder identity.

@@ -12,6 +12,8 @@ import (
 
 	"github.com/go-logr/logr"
 
+	"github.com/flightdeck/flightdeck/reconciler"
+	"github.com/flightdeck/flightdeck/store"
 	"github.com/flightdeck/flightdeck/store/status"
 )
 
@@ -48,6 +50,12 @@ type RunnerOptions struct {
 // /healthz and a returned error, so that the process exits non-zero and
 // the platform restarts it: no silent half-alive state.
 type Runner struct {
+	// Store and Cache are the runner's database and row cache (set by
+	// Setup), for callers and tests that inspect them.
+	Store *store.Store
+	Cache *reconciler.Cache
+
+	closers    []func()
 	opts       RunnerOptions
 	leadership Leadership
 	failed     atomic.Pointer[error]
@@ -68,6 +76,15 @@ func NewRunner(opts RunnerOptions) (*Runner, error) {
 		return nil, fmt.Errorf("listening on HTTP_ADDR %s: %w", opts.HTTPAddr, err)
 	}
 	return &Runner{opts: opts, listener: ln}, nil
+}
+
+// Close releases what Setup opened (database pool, idle connections).
+// Call it after Run returned.
+func (r *Runner) Close() {
+	for i := len(r.closers) - 1; i >= 0; i-- {
+		r.closers[i]()
+	}
+	_ = r.listener.Close()
 }
 
 // Addr is the bound HTTP address (useful with port 0).
