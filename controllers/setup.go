@@ -78,7 +78,7 @@ func Setup(ctx context.Context, cfg config.Config, opts SetupOptions) (*Runner, 
 		return fail(fmt.Errorf("creating prober: %w", err))
 	}
 	closers = append(closers, prober.Close, fly.CloseIdleConnections)
-	probeURL, err := probe.ParseURLTemplate(cfg.ProbeURLTemplate)
+	probeURL, err := cfg.ProbeTemplate()
 	if err != nil {
 		return fail(err)
 	}

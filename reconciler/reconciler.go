@@ -13,6 +13,7 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"github.com/flightdeck/flightdeck/config"
 	"github.com/flightdeck/flightdeck/flyclient"
 	"github.com/flightdeck/flightdeck/reconciler/decision"
 	"github.com/flightdeck/flightdeck/reconciler/probe"
@@ -60,7 +61,7 @@ type Options struct {
 	Timings decision.Timings
 	// App is the Fly app (the {app} placeholder); ProbeURL builds probe URLs.
 	App      string
-	ProbeURL probe.URLTemplate
+	ProbeURL config.ProbeTemplate
 	// RunnerImage is config.image of created machines.
 	RunnerImage string
 	// Region of created machines; "" lets Fly choose.
@@ -288,7 +289,7 @@ func (r *Reconciler) act(ctx context.Context, log logr.Logger, row store.Deploym
 // reported as a failed probe (the decision never asks to probe a row with an
 // invalid machine id).
 func (r *Reconciler) probe(ctx context.Context, row store.Deployment) decision.ProbeResult {
-	url, err := r.opts.ProbeURL.URL(probe.Target{MachineID: row.MachineID, App: r.opts.App, PrivateIP: row.PrivateIP})
+	url, err := r.opts.ProbeURL.Render(r.opts.App, row.MachineID, row.PrivateIP)
 	if err != nil {
 		probeDuration.WithLabelValues(decision.ProbeOther.String()).Observe(0)
 		return decision.ProbeResult{Kind: decision.ProbeOther, Message: "cannot build the probe URL: " + err.Error()}

@@ -7,7 +7,7 @@
 // back to the pool), keep-alive connections kept longer than CHECK_INTERVAL so that every check reuses the
 // previous one, no proxy from the environment (probes go straight to the machine's 6PN address, never
 // through the Fly proxy, so they do not wake autostopped machines), and an optional bound on the probes in
-// flight. URLs come only from a URLTemplate, whose placeholders are validated before they reach a URL.
+// flight. URLs come only from config.ProbeTemplate (PROBE_URL_TEMPLATE), whose placeholders are validated before they reach a URL.
 package probe
 
 import (
@@ -144,7 +144,7 @@ func New(opts Options) (*Prober, error) {
 // Close drops the idle keep-alive connections. Probes may still run afterwards (they dial anew).
 func (p *Prober) Close() { p.transport.CloseIdleConnections() }
 
-// Probe GETs rawURL (rendered by a URLTemplate) and classifies the outcome. It never returns an error: every
+// Probe GETs rawURL (rendered by config.ProbeTemplate) and classifies the outcome. It never returns an error: every
 // failure is a classification with a short message that does not repeat the URL. A cancelled ctx gives
 // decision.ProbeOther ("probe cancelled"); the caller should not decide on it.
 func (p *Prober) Probe(ctx context.Context, rawURL string) Result {
