@@ -25,9 +25,8 @@ build: ## Build bin/flightdeck
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/flightdeck ./cmd/flightdeck
 
 .PHONY: run
-run: ## Start a local PostgreSQL, the Fly simulator, the controller and the dashboard (Ctrl-C stops all)
-	@echo "make run: not available yet: it arrives with issue 6 (end to end: make run on a fresh machine). See docs/STATUS.md." >&2
-	@exit 2
+run: build ## Start a local PostgreSQL, the Fly simulator, the controller and the dashboard (Ctrl-C stops all)
+	FLIGHTDECK_BIN=$(BIN)/flightdeck hack/run.sh
 
 .PHONY: test
 test: prereqs lint ## Install prerequisites if missing, lint, then run every suite with -race

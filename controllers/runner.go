@@ -148,6 +148,32 @@ func (r *Runner) fail(err error) {
 	r.failed.CompareAndSwap(nil, &err)
 }
 
+// watchInterval is how often the runner checks the controller's health.
+const watchInterval = 5 * time.Second
+
+// watch turns a controller that can no longer work (its notification
+// listener has been disconnected past its allowed downtime) into a failure
+// of the process, so that the platform restarts it instead of leaving it
+// half alive.
+func (r *Runner) watch(ctx context.Context, errs chan<- error) {
+	ticker := time.NewTicker(watchInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+			if !r.Leading() || !r.opts.Controller.Running() {
+				continue
+			}
+			if err := r.opts.Controller.Check(); err != nil {
+				errs <- err
+				return
+			}
+		}
+	}
+}
+
 // Leading reports whether this replica leads.
 func (r *Runner) Leading() bool { return r.opts.Leader == nil || r.leadership.Leading() }
 
@@ -159,7 +185,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	defer cancel()
 
 	srv := &http.Server{Handler: r.opts.Handler, ReadHeaderTimeout: 10 * time.Second}
-	errs := make(chan error, 3+len(r.opts.Background))
+	errs := make(chan error, 4+len(r.opts.Background))
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -187,6 +213,12 @@ func (r *Runner) Run(ctx context.Context) error {
 			}
 			return r.opts.Counts()
 		})
+	}()
+
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r.watch(runCtx, errs)
 	}()
 
 	ctrlDone := make(chan error, 1)
