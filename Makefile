@@ -61,10 +61,12 @@ $(STATICCHECK):
 	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	mv $(BIN)/staticcheck $(STATICCHECK)
 
+# Extra flags of the benchmark program, e.g. BENCH_FLAGS="-n 1000 -keep" (go run ./hack/bench -h lists them).
+BENCH_FLAGS ?=
+
 .PHONY: bench
-bench: ## Measure detection latency, CPU, memory and writes at N=1,000 and 10,000 (see docs/benchmarks.md)
-	@echo "make bench: not available yet: it arrives with issue 6 (the benchmark program). See docs/STATUS.md." >&2
-	@exit 2
+bench: build ## Measure detection latency, CPU, memory and writes at N=1,000 and 10,000 (see docs/benchmarks.md)
+	$(GO) run ./hack/bench -flightdeck $(BIN)/flightdeck $(BENCH_FLAGS)
 
 .PHONY: clean
 clean: ## Remove build output
