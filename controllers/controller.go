@@ -182,9 +182,20 @@ func (c *Controller) startSources(ctx context.Context, q workqueue.TypedRateLimi
 	return nil
 }
 
+// Bounds of the backoff between retries of a failed resync.
+const (
+	resyncRetryMin = 250 * time.Millisecond
+	resyncRetryMax = 10 * time.Second
+)
+
 // feed lists the table once the listener listens (so no change between the
 // list and the LISTEN is missed), then refreshes rows named by NOTIFY,
 // resyncs after every reconnect and every ResyncInterval.
+//
+// A resync or refresh that fails (the database is not back yet, or the pool
+// handed out a connection that an outage cut) would leave changes unseen
+// that no notification repeats, until the next ResyncInterval: it is
+// followed by resyncs with backoff until one succeeds.
 func (c *Controller) feed(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconciler.Request]) {
 	log := c.opts.Log.WithName("source")
 	select {
@@ -192,7 +203,23 @@ func (c *Controller) feed(ctx context.Context, q workqueue.TypedRateLimitingInte
 		return
 	case <-c.listener.Ready():
 	}
-	c.resync(ctx, q, true)
+	listed := false // the first successful resync is the initial one
+	var retry <-chan time.Time
+	backoff := resyncRetryMin
+	retryLater := func() {
+		if retry == nil && ctx.Err() == nil {
+			retry = time.After(backoff)
+			backoff = min(2*backoff, resyncRetryMax)
+		}
+	}
+	resync := func() {
+		if c.resync(ctx, q, !listed) {
+			listed, retry, backoff = true, nil, resyncRetryMin
+			return
+		}
+		retryLater()
+	}
+	resync()
 	ticker := time.NewTicker(c.opts.ResyncInterval)
 	defer ticker.Stop()
 	notes := c.listener.Notifications()
@@ -201,25 +228,32 @@ func (c *Controller) feed(ctx context.Context, q workqueue.TypedRateLimitingInte
 		case <-ctx.Done():
 			return
 		case <-ticker.C:
-			c.resync(ctx, q, false)
+			resync()
+		case <-retry:
+			retry = nil
+			log.Info("Retrying a failed resync")
+			resync()
 		case n, ok := <-notes:
 			if !ok {
 				return
 			}
 			if n.Reconnected {
 				log.Info("Resyncing after the notification listener reconnected")
-				c.resync(ctx, q, false)
+				resync()
 				continue
 			}
-			c.refresh(ctx, q, n.Payload)
+			if !c.refresh(ctx, q, n.Payload) {
+				retryLater()
+			}
 		}
 	}
 }
 
 // refresh re-reads one row named by a notification and enqueues it when it
 // differs from the cached copy (the controller's own status writes are in
-// the cache already, so they do not cause another pass).
-func (c *Controller) refresh(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconciler.Request], id string) {
+// the cache already, so they do not cause another pass). It reports false
+// when the row could not be read.
+func (c *Controller) refresh(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconciler.Request], id string) bool {
 	d, err := c.opts.Store.DeploymentGet(ctx, id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -227,30 +261,32 @@ func (c *Controller) refresh(ctx context.Context, q workqueue.TypedRateLimitingI
 			c.opts.Cache.Delete(id)
 			q.Add(reconciler.Request{ID: id})
 		}
-		return
+		return true
 	case err != nil:
-		// The row is reconciled from the cache meanwhile; the next resync or
-		// reconnect brings it up to date.
+		// The row is reconciled from the cache meanwhile; a resync brings
+		// it up to date.
 		c.opts.Log.Error(err, "Refreshing deployment from a notification failed", "deployment", id)
-		return
+		return false
 	}
 	if old, ok := c.opts.Cache.Get(id); ok && reconciler.SameRow(old, *d) {
-		return
+		return true
 	}
 	c.opts.Cache.Put(*d)
 	q.Add(reconciler.Request{ID: id})
+	return true
 }
 
 // resync lists every row, replaces the cache and enqueues the rows that are
 // new, changed or gone. At start every row is enqueued: rows on their way up
-// at once, settled rows at a random moment within SpreadInterval.
-func (c *Controller) resync(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconciler.Request], initial bool) {
+// at once, settled rows at a random moment within SpreadInterval. It
+// reports false when the table could not be listed.
+func (c *Controller) resync(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconciler.Request], initial bool) bool {
 	rows, err := c.opts.Store.DeploymentListAll(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
 			c.opts.Log.Error(err, "Listing deployments for a resync failed")
 		}
-		return
+		return false
 	}
 	changed := c.opts.Cache.Replace(rows)
 	if !initial {
@@ -260,7 +296,7 @@ func (c *Controller) resync(ctx context.Context, q workqueue.TypedRateLimitingIn
 		if len(changed) > 0 {
 			c.opts.Log.V(1).Info("Resynced deployments", "rows", len(rows), "changed", len(changed))
 		}
-		return
+		return true
 	}
 	for _, d := range rows {
 		req := reconciler.Request{ID: d.ID}
@@ -271,4 +307,5 @@ func (c *Controller) resync(ctx context.Context, q workqueue.TypedRateLimitingIn
 		q.AddAfter(req, rand.N(c.opts.SpreadInterval))
 	}
 	c.opts.Log.Info("Listed deployments", "rows", len(rows))
+	return true
 }

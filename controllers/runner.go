@@ -221,20 +221,26 @@ func (r *Runner) Run(ctx context.Context) error {
 		r.watch(runCtx, errs)
 	}()
 
+	// The controller has a context of its own, so that it can be stopped
+	// before the rest when another part fails.
+	ctrlCtx, stopCtrl := context.WithCancel(ctx)
+	defer stopCtrl()
 	ctrlDone := make(chan error, 1)
 	go func() {
 		if r.opts.Leader == nil {
-			ctrlDone <- r.opts.Controller.Start(ctx)
+			ctrlDone <- r.opts.Controller.Start(ctrlCtx)
 			return
 		}
 		lo := *r.opts.Leader
 		lo.ShutdownTimeout = r.opts.ShutdownTimeout
-		ctrlDone <- RunAsLeader(ctx, lo, &r.leadership, r.opts.Controller.Start)
+		ctrlDone <- RunAsLeader(ctrlCtx, lo, &r.leadership, r.opts.Controller.Start)
 	}()
 
 	var runErr error
+	ctrlRunning := true
 	select {
 	case err := <-ctrlDone:
+		ctrlRunning = false
 		if ctx.Err() == nil {
 			if err == nil {
 				err = errors.New("controller stopped")
@@ -253,15 +259,16 @@ func (r *Runner) Run(ctx context.Context) error {
 		log.Info("Shutting down")
 	}
 	// Stop the controller first (when it is still running), then the rest.
-	cancel()
+	stopCtrl()
 	shutdownCtx, stop := context.WithTimeout(context.WithoutCancel(ctx), r.opts.ShutdownTimeout)
 	defer stop()
-	if runErr != nil && ctx.Err() == nil {
+	if ctrlRunning {
 		select {
 		case <-ctrlDone:
 		case <-shutdownCtx.Done():
 		}
 	}
+	cancel()
 	_ = srv.Shutdown(shutdownCtx)
 	wg.Wait()
 	return runErr

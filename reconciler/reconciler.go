@@ -44,6 +44,7 @@ type Fly interface {
 	ListMachines(ctx context.Context, opts flyclient.ListMachinesOptions) ([]flyclient.Machine, error)
 	UpdateMachine(ctx context.Context, id string, in flyclient.UpdateMachineInput) (*flyclient.Machine, error)
 	StartMachine(ctx context.Context, id string) error
+	WaitMachine(ctx context.Context, id string, opts flyclient.WaitOptions) (string, error)
 	DestroyMachine(ctx context.Context, id string, force bool) error
 }
 
@@ -328,8 +329,11 @@ func (r *Reconciler) machineConfig(row store.Deployment) flyclient.MachineConfig
 }
 
 // updateMachine sends the row's whole config with the machine's current
-// version, and starts the machine when Fly left it stopped (an update of a
-// stopped machine keeps it stopped).
+// version, waits until Fly has replaced the machine, and starts it when Fly
+// left it resting (an update of a stopped machine keeps it stopped). Fly
+// answers the update before the swap, while the machine is replacing: the
+// old version may still answer probes then (it would pass for the new one),
+// and a start sent then gets 412, so the answer's state says nothing yet.
 func (r *Reconciler) updateMachine(ctx context.Context, row store.Deployment) (*flyclient.Machine, error) {
 	cur, err := r.opts.Fly.GetMachine(ctx, row.MachineID)
 	if err != nil {
@@ -342,7 +346,15 @@ func (r *Reconciler) updateMachine(ctx context.Context, row store.Deployment) (*
 	if err != nil {
 		return nil, err
 	}
-	if m.State == flyclient.StateStopped || m.State == flyclient.StateSuspended {
+	state, err := r.opts.Fly.WaitMachine(ctx, row.MachineID, flyclient.WaitOptions{
+		States:     []string{flyclient.StateSettled},
+		InstanceID: m.InstanceID,
+	})
+	if err != nil {
+		return nil, err
+	}
+	switch state {
+	case flyclient.StateStopped, flyclient.StateSuspended, flyclient.StateCreated:
 		if err := r.opts.Fly.StartMachine(ctx, row.MachineID); err != nil {
 			return nil, err
 		}
