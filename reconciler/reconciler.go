@@ -104,6 +104,17 @@ const maxSteps = 12
 // Reconcile runs one pass for a deployment. Errors mean "retry with backoff"
 // and are logged by controller-runtime, not here.
 func (r *Reconciler) Reconcile(ctx context.Context, req Request) (reconcile.Result, error) {
+	res, err := r.reconcile(ctx, req)
+	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
+		// Shutting down: the pass was cut short on purpose, which is no
+		// error worth a log line; the next leader takes the row from here.
+		return reconcile.Result{}, nil
+	}
+	return res, err
+}
+
+// reconcile is one pass: see Reconcile.
+func (r *Reconciler) reconcile(ctx context.Context, req Request) (reconcile.Result, error) {
 	row, ok := r.opts.Cache.Get(req.ID)
 	if !ok {
 		r.confirm.Delete(req.ID)
