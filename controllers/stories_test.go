@@ -186,6 +186,35 @@ var _ = Describe("The deployments controller", func() {
 			Expect(w.machinesOf(ctx, id)).To(HaveLen(1))
 		})
 
+		It("fails a deployment whose machine was destroyed outside flightdeck, and gives it a new machine when its spec changes", func(ctx SpecContext) {
+			id := w.insert(ctx, "orphaned")
+			before := w.reachRunning(ctx, id)
+			Expect(w.fly.API.DestroyMachine(ctx, before.MachineID, true)).To(Succeed())
+
+			Eventually(ctx, func(g Gomega) {
+				r := w.mustRow(ctx, id)
+				g.Expect(r.Status).To(Equal(status.Failed))
+				g.Expect(r.Error).To(Equal("Machine no longer exists"))
+			}).Should(Succeed())
+
+			w.exec(ctx, `UPDATE deployments SET env = '{"GREETING": "again"}' WHERE id = $1`, id)
+			Eventually(ctx, func(g Gomega) {
+				r := w.mustRow(ctx, id)
+				g.Expect(r.Status).To(Equal(status.Running))
+				g.Expect(r.ObservedGeneration).To(Equal(r.Generation))
+				g.Expect(r.MachineID).NotTo(Equal(before.MachineID))
+			}).Should(Succeed())
+
+			after := w.mustRow(ctx, id)
+			Expect(after.Error).To(BeEmpty())
+			Expect(w.machinesOf(ctx, id)).To(HaveLen(1), "one live machine: the new one")
+			Expect(w.machine(ctx, after.MachineID).Config.Env).To(HaveKeyWithValue("GREETING", "again"))
+			Expect(path(w.events(ctx, id))).To(Equal([]status.Status{
+				status.Pending, status.Installing, status.Starting, status.Running,
+				status.Failed, status.Installing, status.Starting, status.Running,
+			}))
+		})
+
 		It("updates and starts the machine of an autostopped deployment whose env changes", func(ctx SpecContext) {
 			id := w.insert(ctx, "dozing")
 			r := w.reachRunning(ctx, id)

@@ -283,7 +283,14 @@ func decideSpecChange(o Observation) draft {
 		d.restart = true
 		return d
 	case u.Err.Kind == FlyNotFound:
-		return fail(o, MachineGone, MessageMachineGone, true)
+		// The record changed and its machine is gone: the new spec gets a new machine, instead of a
+		// failure that no further change of the record could mend.
+		d := keep(o, MachineRecreating, fmt.Sprintf("The Fly machine %s no longer exists; creating a new one for generation %d", dep.MachineID, dep.Generation))
+		d.Status = status.Installing
+		d.ProgressMessage = ProgressCreating
+		d.MachineID, d.PrivateIP = "", ""
+		d.Action = ActionCreateMachine
+		return d
 	case u.Err.Kind == FlyPermanent:
 		return fail(o, MachineUpdateFailed, "Fly refused to update the machine: "+flyMessage(u.Err), true)
 	default:

@@ -38,6 +38,7 @@ const (
 	graceMsg         = "Machine started recently and its server does not answer yet; waiting"
 	stoppedByFlyMsg  = "Fly stopped the machine on request (autostop or a user); it starts again on demand"
 	unreachableAsk   = "Server cannot be reached (connection refused); asking Fly about the machine"
+	recreatingMsg    = "The Fly machine " + machineID + " no longer exists; creating a new one for generation 4"
 )
 
 // cases lists every rule; the DescribeTable below runs each as an Entry, and the properties after it
@@ -369,10 +370,26 @@ var cases = func() []tableCase {
 			observe(row(specChanged()), updateFailed(refusal)),
 			decision.MachineUpdateFailed, updateRefusedMsg,
 			becomes(status.Failed), errorMessage(updateRefusedMsg), observed(4)),
-		rule("a machine update that finds no machine fails the deployment: Machine no longer exists",
+		rule("a running deployment whose spec changed and whose machine is gone gets a new machine",
 			observe(row(specChanged()), updateFailed(notFound)),
-			decision.MachineGone, decision.MessageMachineGone,
-			becomes(status.Failed), errorMessage(decision.MessageMachineGone), observed(4)),
+			decision.MachineRecreating, recreatingMsg,
+			becomes(status.Installing), records("", ""), progress(decision.ProgressCreating), asks(decision.ActionCreateMachine)),
+		rule("a starting deployment whose spec changed and whose machine is gone gets a new machine",
+			observe(row(starting, enteredAgo(10*time.Second), specChanged()), updateFailed(notFound)),
+			decision.MachineRecreating, recreatingMsg,
+			becomes(status.Installing), records("", ""), progress(decision.ProgressCreating), asks(decision.ActionCreateMachine)),
+		rule("an unhealthy deployment whose spec changed and whose machine is gone gets a new machine",
+			observe(row(with(unhealthy, specChanged())...), updateFailed(notFound)),
+			decision.MachineRecreating, recreatingMsg,
+			becomes(status.Installing), records("", ""), errorMessage(""), progress(decision.ProgressCreating), asks(decision.ActionCreateMachine)),
+		rule("a stopped deployment whose spec changed and whose machine is gone gets a new machine",
+			observe(row(with(stopped, specChanged())...), updateFailed(notFound)),
+			decision.MachineRecreating, recreatingMsg,
+			becomes(status.Installing), records("", ""), progress(decision.ProgressCreating), asks(decision.ActionCreateMachine)),
+		rule("a failed deployment whose machine is gone gets a new machine when its spec changes",
+			observe(row(withStatus(status.Failed), withError(decision.MessageMachineGone), specChanged()), updateFailed(notFound)),
+			decision.MachineRecreating, recreatingMsg,
+			becomes(status.Installing), records("", ""), errorMessage(""), progress(decision.ProgressCreating), asks(decision.ActionCreateMachine)),
 		rule("a machine update that hits a transient error is retried, nothing changed",
 			observe(row(specChanged()), updateFailed(unavailable)),
 			decision.FlyUnavailable, "Updating the Fly machine hit a temporary Fly API error (insufficient capacity); retrying",

@@ -23,10 +23,10 @@ import (
 var Edges = map[status.Status][]status.Status{
 	status.Pending:    {status.Installing, status.Failed},
 	status.Installing: {status.Starting, status.Failed},
-	status.Starting:   {status.Running, status.Unhealthy, status.Failed},
-	status.Running:    {status.Unhealthy, status.Stopped, status.Starting, status.Failed},
-	status.Unhealthy:  {status.Running, status.Stopped, status.Starting, status.Failed},
-	status.Stopped:    {status.Running, status.Unhealthy, status.Starting, status.Failed},
+	status.Starting:   {status.Running, status.Unhealthy, status.Installing, status.Failed},
+	status.Running:    {status.Unhealthy, status.Stopped, status.Starting, status.Installing, status.Failed},
+	status.Unhealthy:  {status.Running, status.Stopped, status.Starting, status.Installing, status.Failed},
+	status.Stopped:    {status.Running, status.Unhealthy, status.Starting, status.Installing, status.Failed},
 	status.Failed:     {status.Installing, status.Starting},
 }
 

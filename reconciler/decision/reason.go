@@ -22,6 +22,9 @@ const (
 	// SpecChanged: the record's spec changed (generation > observed_generation); the machine is updated (or,
 	// for a failed row without a machine, created).
 	SpecChanged Reason = "SpecChanged"
+	// MachineRecreating: the record's spec changed and its machine no longer exists: the row goes back to
+	// installing and a new machine is created for the new spec.
+	MachineRecreating Reason = "MachineRecreating"
 	// MachineUpdated: Fly accepted the new config: the row goes through starting again.
 	MachineUpdated Reason = "MachineUpdated"
 	// MachineUpdateFailed: Fly refused the new config with a permanent 4xx: → failed with Fly's message.
