@@ -23,8 +23,9 @@
 //   - stopped → running: started again and answering 200; → unhealthy: it crashed, or it runs and stays
 //     silent past the startup grace.
 //   - any status with a machine → failed: machine gone, malformed machine id, update refused;
-//     → starting: the spec changed and the machine was updated.
-//   - failed → installing (no machine) or starting (machine updated) when the spec changes.
+//     → starting: the spec changed and the machine was updated; → installing: the spec changed and the
+//     machine is gone, so a new one is created.
+//   - failed → installing (no machine, or it is gone) or starting (machine updated) when the spec changes.
 //
 // Each pass re-observes: a status written earlier is a hint, never proof. A pass calls decision.Decide,
 // performs the one action it asks for (probe, read the machine, create, update, destroy), records the
