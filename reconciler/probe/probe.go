@@ -125,6 +125,11 @@ func New(opts Options) (*Prober, error) {
 		IdleConnTimeout:        o.IdleConnTimeout,
 		DisableCompression:     true,
 		MaxResponseHeaderBytes: maxResponseHeaderBytes,
+		// A probe request is one short line plus a few headers, and its answer's
+		// head fits in a kilobyte or two; net/http's 4 KiB default buffers, kept
+		// per idle keep-alive connection, are most of a fleet's memory.
+		ReadBufferSize:  2 << 10,
+		WriteBufferSize: 1 << 10,
 	}
 	p := &Prober{
 		opts:      o,
