@@ -15,13 +15,13 @@
 // Only one controller acts per database. client-go's leaderelection runs over PostgresLeaseLock, a
 // resourcelock.Interface on the leader_leases table whose Update is a compare-and-swap on a version column.
 //
-//	            acquire (row free or expired)           renew fails for RENEW_DEADLINE
-//	 standby ─────────────────────────────────▶ leader ─────────────────────────────────▶ exit non-zero
-//	    ▲                                          │
-//	    │  leader released or expired              │ SIGTERM: stop taking work, finish in-flight reconciles
-//	    └──────────────────────────────────────────┤ (at most SHUTDOWN_TIMEOUT), release the lease, exit 0
-//	                                               ▼
-//	                                            released
+//	           acquire (row free or expired)           renew fails for RENEW_DEADLINE
+//	standby ─────────────────────────────────▶ leader ─────────────────────────────────▶ exit non-zero
+//	   ▲                                          │
+//	   │  leader released or expired              │ SIGTERM: stop taking work, finish in-flight reconciles
+//	   └──────────────────────────────────────────┤ (at most SHUTDOWN_TIMEOUT), release the lease, exit 0
+//	                                              ▼
+//	                                           released
 //
 // A standby takes over within LEASE_DURATION + LEASE_RETRY_PERIOD of the leader's last renewal, or within
 // LEASE_RETRY_PERIOD of a release.
