@@ -73,17 +73,11 @@ func afterCreate(hook func(ctx context.Context, m *flyclient.Machine)) controlle
 // and runs it until the spec ends or Stop is called.
 func (w *world) startController(ctx context.Context, name string, opts ...controllerOption) *runningController {
 	GinkgoHelper()
-	cfg := config.Default()
-	cfg.DatabaseURL = config.ConnString(w.url)
-	cfg.FlyAPIBaseURL = w.fly.URL()
-	cfg.FlyAPIToken = config.Secret(w.fly.Token())
-	cfg.FlyAppName = w.fly.App()
-	cfg.ProbeURLTemplate = w.fly.ProbeURLTemplate()
+	cfg := w.fly.Config(w.url)
 	cfg.CheckInterval = checkInterval
 	cfg.StartupPollInterval = startupPollInterval
 	cfg.StartupTimeout = startupTimeout
 	cfg.ProbeTimeout = probeTimeout
-	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.LeaderElect = true
 	cfg.LeaderID = name
 	cfg.LeaseDuration, cfg.LeaseRenewDeadline, cfg.LeaseRetryPeriod = leaseDuration, leaseRenewDeadline, leaseRetryPeriod

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"github.com/flightdeck/flightdeck/config"
 	"net/http"
 	"time"
 
@@ -105,4 +106,18 @@ func (f *Fly) Close() error {
 	err := f.Simulator.Close()
 	f.transport.CloseIdleConnections()
 	return err
+}
+
+// Config returns flightdeck's default configuration pointed at databaseURL
+// and at this simulator (API, token, app, probe URLs), serving HTTP on a free
+// loopback port. Suites set their own timings on it.
+func (f *Fly) Config(databaseURL string) config.Config {
+	cfg := config.Default()
+	cfg.DatabaseURL = config.ConnString(databaseURL)
+	cfg.FlyAPIBaseURL = f.URL()
+	cfg.FlyAPIToken = config.Secret(f.Token())
+	cfg.FlyAppName = f.App()
+	cfg.ProbeURLTemplate = f.ProbeURLTemplate()
+	cfg.HTTPAddr = "127.0.0.1:0"
+	return cfg
 }

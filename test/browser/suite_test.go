@@ -107,17 +107,11 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 // cancelling its context, as SIGTERM does, must make Run return nil.
 func startFlightdeck(ctx context.Context, databaseURL string) {
 	GinkgoHelper()
-	cfg := config.Default()
-	cfg.DatabaseURL = config.ConnString(databaseURL)
-	cfg.FlyAPIBaseURL = system.fly.URL()
-	cfg.FlyAPIToken = config.Secret(system.fly.Token())
-	cfg.FlyAppName = system.fly.App()
-	cfg.ProbeURLTemplate = system.fly.ProbeURLTemplate()
+	cfg := system.fly.Config(databaseURL)
 	cfg.CheckInterval = checkInterval
 	cfg.StartupPollInterval = startupPollInterval
 	cfg.StartupTimeout = startupTimeout
 	cfg.ProbeTimeout = probeTimeout
-	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.LeaderElect = true
 	cfg.LeaderID = "browser-suite"
 	cfg.ShutdownTimeout = shutdownTimeout
