@@ -171,6 +171,31 @@ var _ = Describe("operating flightdeck", func() {
 	})
 })
 
+var _ = Describe("a user's credentials", func() {
+	It("reach the machine but never flightdeck's log, API, events or dashboard", func(ctx SpecContext) {
+		secret := fmt.Sprintf("sk-e2e-credential-%d", GinkgoRandomSeed())
+		var id string
+		Expect(suite.db.pool.QueryRow(ctx,
+			`INSERT INTO deployments (name, package, env) VALUES ($1, $2, jsonb_build_object('API_KEY', $3::text)) RETURNING id::text`,
+			"e2e-credentials", healthyPackage, secret).Scan(&id)).To(Succeed())
+		d := waitForStatus(ctx, id, "running")
+
+		// The machine got it: that is where it belongs.
+		code, body, err := getWithToken(ctx, suite.simURL+"/v1/apps/"+suite.app+"/machines/"+d.MachineID, suite.simToken)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(code).To(Equal(http.StatusOK))
+		Expect(body).To(ContainSubstring(secret))
+
+		for _, path := range []string{"/api/deployments", "/api/deployments/" + id, "/api/deployments/" + id + "/events", "/"} {
+			code, body, err := get(ctx, suite.httpURL+path)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(code).To(Equal(http.StatusOK), path)
+			Expect(body).NotTo(ContainSubstring(secret), path)
+		}
+		Expect(suite.flightdeck.log()).NotTo(ContainSubstring(secret))
+	})
+})
+
 // insertDeployment inserts a row as the platform's API does and returns its
 // id.
 func insertDeployment(ctx context.Context, name, pkg string) string {
@@ -284,9 +309,17 @@ func flyMachineAction(ctx context.Context, machineID, action string) error {
 
 // get fetches url and returns the status code and body.
 func get(ctx context.Context, url string) (int, string, error) {
+	return getWithToken(ctx, url, "")
+}
+
+// getWithToken is get with "Authorization: Bearer token" when token is set.
+func getWithToken(ctx context.Context, url, token string) (int, string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return 0, "", err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := suite.http.Do(req)
 	if err != nil {
